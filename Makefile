@@ -53,7 +53,7 @@ test: lint typecheck template-check $(VENV)/.installed ## Every check and the wh
 	$(PY) -m pytest
 
 demo: $(VENV)/.installed ## Run the system locally against the Talonic emulator
-	$(PY) -m local.demo
+	PYTHONPATH=layers/shared $(PY) -m local.demo
 
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build
