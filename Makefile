@@ -33,7 +33,12 @@ $(TOOLS)/.installed: requirements-tools.txt
 	@$(TOOLS)/bin/python -m pip install $(PIP_QUIET) -r requirements-tools.txt >$(TOOLS)/pip.log 2>&1 || { cat $(TOOLS)/pip.log; exit 1; }
 	@touch $@
 
-setup: $(VENV)/.installed $(TOOLS)/.installed ## Create both environments
+node_modules/.installed: package.json package-lock.json
+	@echo "==> asl-validator (npm)"
+	@npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+setup: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## Create the environments
 
 lint: $(VENV)/.installed ## ruff (lint and format check)
 	$(VENV)/bin/ruff check .
@@ -42,9 +47,10 @@ lint: $(VENV)/.installed ## ruff (lint and format check)
 typecheck: $(VENV)/.installed ## mypy on the shared package, the functions and the local stack
 	$(VENV)/bin/mypy layers/shared/talonic_watchdog local $(wildcard functions/*/app.py)
 
-template-check: $(TOOLS)/.installed ## cfn-lint and sam validate --lint
+template-check: $(TOOLS)/.installed node_modules/.installed ## cfn-lint, sam validate --lint, asl-validator
 	$(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS)/bin/sam validate --lint --region $(REGION)
+	node_modules/.bin/asl-validator --json-path statemachine/*.asl.json
 
 unit: $(VENV)/.installed ## unit tests only
 	$(PY) -m pytest tests/unit tests/local
