@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from talonic_watchdog import runtime
@@ -35,12 +35,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     env = Env()
     settings = AlertSettings(topic_arn=env.text("ALERT_TOPIC_ARN"), idempotency_table=env.text("IDEMPOTENCY_TABLE"))
     alert = decide_alert(event)
+    metrics.add_metric(name="WatchesFinished", unit=MetricUnit.Count, value=1)
     if alert is None:
         logger.info("no alert", extra={"run": event.get("run", {}).get("id")})
         return {"alerted": False}
     target = publisher(settings)
     target.config.register_lambda_context(context)
     published = target.publish(alert=alert_payload(alert, settings.topic_arn))
-    metrics.add_dimension(name="kind", value=alert.kind.value)
-    metrics.add_metric(name="Alerts", unit=MetricUnit.Count, value=1)
+    with single_metric(name="Alerts", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="kind", value=alert.kind.value)
     return {"alerted": True, "kind": alert.kind.value, "severity": alert.severity.value, **published}

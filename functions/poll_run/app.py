@@ -19,6 +19,7 @@ from talonic_watchdog.watch import poll_run
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Input and output: the workflow's state; sets `poll.next` and, when waiting, `poll.wait_seconds`."""
+    metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
     env = Env()
     policy = PollPolicy(max_wait_seconds=env.number("POLL_MAX_WAIT_SECONDS", 900, low=10, high=3600))
     requests_before = event.get("poll", {}).get("requests", 0)

@@ -41,6 +41,16 @@ _MALFORMED_JSON = b'{"id": "3f0c9a2e-6b1d-4d6e-9a55-0f1e2d3c4b5a", "status": "ru
 
 
 @dataclass
+class _Trigger:
+    """An action scripted to happen after a number of matching requests (see ``after_requests``)."""
+
+    remaining: int
+    method: str | None
+    pattern: re.Pattern[str] | None
+    action: Callable[[], object]
+
+
+@dataclass
 class _ApiKey:
     org: str
     scopes: frozenset[str]
@@ -102,6 +112,7 @@ class TalonicEmulator:
         self._runs: dict[str, StoredRun] = {}
         self._next_seq = 0
         self._requests: list[RecordedRequest] = []
+        self._triggers: list[_Trigger] = []
         self._faults = FaultQueue()
         self._limiter = RateLimiter()
         self._idempotent_responses: dict[tuple[str, str], _StoredResponse] = {}
@@ -286,6 +297,20 @@ class TalonicEmulator:
         with self._lock:
             self._requests.clear()
 
+    def after_requests(
+        self, count: int, action: Callable[[], object], *, method: str | None = None, path_regex: str | None = None
+    ) -> None:
+        """Call ``action`` once ``count`` more matching requests have been served.
+
+        Something that happens to Talonic *during* a watch (a run deleted, a key revoked) cannot be timed from a
+        test without racing the workflow's thread; tying it to the traffic makes it deterministic.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        pattern = re.compile(path_regex) if path_regex is not None else None
+        with self._lock:
+            self._triggers.append(_Trigger(count, method.upper() if method else None, pattern, action))
+
     def requests_matching(
         self,
         method: str | None = None,
@@ -396,7 +421,22 @@ class TalonicEmulator:
                 )
             )
             latency = self.latency
+            due = self._due_triggers(exchange.method, exchange.path)
+        for trigger in due:  # outside the lock: an action may call back into the emulator
+            trigger.action()
         return replace(reply, delay=reply.delay + latency) if latency > 0 else reply
+
+    def _due_triggers(self, method: str, path: str) -> list[_Trigger]:
+        due: list[_Trigger] = []
+        for trigger in self._triggers:
+            if (trigger.method is None or trigger.method == method) and (
+                trigger.pattern is None or trigger.pattern.search(path)
+            ):
+                trigger.remaining -= 1
+                if trigger.remaining == 0:
+                    due.append(trigger)
+        self._triggers = [trigger for trigger in self._triggers if trigger.remaining > 0]
+        return due
 
     def _alias_of(self, key: str | None) -> str | None:
         if key is None:

@@ -1014,3 +1014,17 @@ def test_generated_results_match_the_field_script(fields: dict[str, tuple[int, i
         assert [row["document_id"] for row in own] == [f"doc_{index + 1}" for index in range(total)]
     assert len({row["id"] for row in rows}) == len(rows)
     assert rows == generate_results("run-1", behaviour, "2024-09-14T10:32:00.000Z")
+
+
+def test_an_action_scripted_after_requests_happens_between_two_reads() -> None:
+    # given a run, and its deletion scripted after two reads of it
+    with TalonicEmulator() as emu:
+        emu.add_key("tlnc_test_script_key", scopes={"read"})
+        run = emu.add_run(golden_sample_id="6f0c4c1e-0b7c-4b0e-9c57-2f6d3f0d8a11")
+        emu.after_requests(2, lambda: emu.remove_run(run["id"]), method="GET", path_regex=run["id"])
+        headers = {"Authorization": "Bearer tlnc_test_script_key"}
+        url = f"{emu.url}/v1/validation/runs/{run['id']}"
+        # when it is read three times
+        statuses = [requests.get(url, headers=headers, timeout=5).status_code for _ in range(3)]
+    # then the first two reads find it and the third does not
+    assert statuses == [200, 200, 404]

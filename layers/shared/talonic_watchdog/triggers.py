@@ -97,6 +97,9 @@ class StartResult:
 
 
 def start_watch(sfn: Any, state_machine_arn: str, watch_input: dict[str, Any]) -> StartResult:
+    """Start the watch under its deterministic name. `started` is False only when Step Functions says the name
+    is taken by a finished execution; a repeat while the first is still running is answered idempotently
+    with the same execution, as Step Functions does."""
     name = execution_name(watch_input)
     try:
         response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(watch_input))

@@ -221,6 +221,7 @@ def poll_run(
     elapsed = now - watch["started_at"]
     requests_before = client.requests_sent
     poll["polls"] = poll.get("polls", 0) + 1
+    poll["elapsed_seconds"] = round(elapsed, 1)
     try:
         run = client.get_run(run_id, budget_seconds=budget_seconds)
     except TalonicNotFoundError as error:
