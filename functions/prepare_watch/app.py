@@ -14,7 +14,6 @@ from talonic_watchdog.watch import WatchSettings, prepare_watch
 
 def settings_from_env(env: Env) -> WatchSettings:
     return WatchSettings(
-        accuracy_threshold=env.number("ACCURACY_THRESHOLD", 0.9, low=0.0, high=1.0),
         deadline_minutes=env.number("WATCH_DEADLINE_MINUTES", 360, low=1, high=1380),
         default_golden_sample_id=env.text("DEFAULT_GOLDEN_SAMPLE_ID", "") or None,
     )
@@ -23,10 +22,11 @@ def settings_from_env(env: Env) -> WatchSettings:
 @logger.inject_lambda_context(correlation_id_path="execution_name")
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Input `{"input": <execution input>, "execution_name": "..."}`; output the workflow's state."""
+    """Input `{"input": <execution input>, "execution_name", "execution_arn"}`; output the workflow's state."""
     return prepare_watch(
         event.get("input"),
         settings=settings_from_env(Env()),
         execution_name=str(event.get("execution_name", "")),
+        execution_arn=event.get("execution_arn"),
         now=clock.now(),
     )

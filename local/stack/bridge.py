@@ -134,6 +134,10 @@ class EventBridge:
         with self._lock:
             self._pending.append(delivery)
 
+    def enqueue(self, delivery: Delivery) -> None:
+        """Queue a delivery from another source (SNS to Lambda), delivered in order with the events."""
+        self._enqueue(delivery)
+
     def deliver_pending(self) -> None:
         """Deliver queued events in order, including any that deliveries themselves put."""
         while True:

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict
 from unittest import mock
 
+from moto.awslambda.models import LambdaBackend
 from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import Topic
+
+from local.stack.bridge import Delivery
 
 
 class PublishedMessage(TypedDict):
@@ -95,3 +98,34 @@ class SnsCapture:
 
         with mock.patch.object(Topic, "publish", publish):
             yield
+
+
+@contextmanager
+def sns_to_lambda(
+    enqueue: Callable[[Delivery], None],
+    function_arn: Callable[[str], str | None],
+    deliver_unless_in_handler: Callable[[], None],
+) -> Iterator[None]:
+    """Deliver SNS messages to the stack's Lambda subscribers through the in-process runtime.
+
+    moto hands a Lambda subscription's message to ``send_sns_message``, which invokes the function outside the
+    patched ``invoke`` (and drops the message attributes). The message is queued instead and delivered after
+    the publishing handler returns, as SNS delivers asynchronously.
+    """
+
+    def send_sns_message(
+        backend: Any, function_name: str, message: str, subject: str | None = None, qualifier: str | None = None
+    ) -> None:
+        arn = function_arn(function_name)
+        if arn is None:
+            raise ValueError(f"SNS subscriber {function_name} is not a function of the stack")
+        record = {
+            "EventVersion": "1.0",
+            "EventSource": "aws:sns",
+            "Sns": {"Type": "Notification", "Message": message, "Subject": subject, "MessageAttributes": {}},
+        }
+        enqueue(Delivery("sns", arn, {"Records": [record]}))
+        deliver_unless_in_handler()
+
+    with mock.patch.object(LambdaBackend, "send_sns_message", send_sns_message):
+        yield

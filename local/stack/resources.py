@@ -121,7 +121,17 @@ class StackBuilder:
         session = boto3.session.Session(region_name=pseudo.region)
         self._clients: dict[str, Any] = {
             service: session.client(service)
-            for service in ("iam", "lambda", "stepfunctions", "secretsmanager", "dynamodb", "sns", "sqs", "logs")
+            for service in (
+                "iam",
+                "lambda",
+                "stepfunctions",
+                "secretsmanager",
+                "dynamodb",
+                "sns",
+                "sqs",
+                "logs",
+                "cloudwatch",
+            )
         }
         self._clients["events"] = session.client("events")
         self._clients["scheduler"] = session.client("scheduler")
@@ -158,11 +168,14 @@ class StackBuilder:
         creators = {
             "AWS::Serverless::LayerVersion": self._layer,
             "AWS::SecretsManager::Secret": self._secret,
+            "AWS::SecretsManager::ResourcePolicy": self._secret_policy,
             "AWS::DynamoDB::Table": self._table,
             "AWS::SNS::Topic": self._topic,
             "AWS::SNS::Subscription": self._subscription,
             "AWS::SQS::Queue": self._queue,
             "AWS::Logs::LogGroup": self._log_group,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._events_rule,
@@ -196,6 +209,7 @@ class StackBuilder:
                 generated = ["Role", "Url", *(properties.get("Events") or {})]
                 owners.update({f"{logical_id}{suffix}": logical_id for suffix in generated})
                 owners.update({f"{logical_id}{event}Role": logical_id for event in properties.get("Events") or {}})
+                owners.update({f"{logical_id}{event}Queue": logical_id for event in properties.get("Events") or {}})
         return owners
 
     def _creation_order(self) -> list[str]:
@@ -254,6 +268,15 @@ class StackBuilder:
         elif generate is not None:
             request["SecretString"] = self._generated_secret(generate)
         arn = self._clients["secretsmanager"].create_secret(**request)["ARN"]
+        self._register(logical_id, arn, Id=arn)
+
+    def _secret_policy(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        """PutResourcePolicy: the policy's principals (a function's generated role...) must resolve."""
+        props = self.resolver.resolve(properties)
+        request: dict[str, Any] = {"SecretId": props["SecretId"], "ResourcePolicy": json.dumps(props["ResourcePolicy"])}
+        if "BlockPublicPolicy" in props:
+            request["BlockPublicPolicy"] = _text(props["BlockPublicPolicy"]) == "true"
+        arn = self._clients["secretsmanager"].put_resource_policy(**request)["ARN"]
         self._register(logical_id, arn, Id=arn)
 
     def _generated_secret(self, generate: Mapping[str, Any]) -> str:
@@ -347,6 +370,31 @@ class StackBuilder:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         region, account = self._pseudo.region, self._pseudo.account_id
         self._register(logical_id, name, Arn=f"arn:{self._pseudo.partition}:logs:{region}:{account}:log-group:{name}:*")
+
+    def _alarm(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        """Created through PutMetricAlarm, so a malformed alarm (a bad metric query, a missing field) fails here."""
+        props = dict(self.resolver.resolve(properties))
+        name = props.pop("AlarmName", None) or self._name(logical_id, 255)
+        for key in ("Threshold", "Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if key in props:
+                props[key] = float(props[key]) if key == "Threshold" else int(props[key])
+        for query in props.get("Metrics", []):
+            if "MetricStat" in query:
+                query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
+        self._clients["cloudwatch"].put_metric_alarm(AlarmName=name, **props)
+        region, account = self._pseudo.region, self._pseudo.account_id
+        self._register(logical_id, name, Arn=f"arn:{self._pseudo.partition}:cloudwatch:{region}:{account}:alarm:{name}")
+
+    def _dashboard(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        """Created through PutDashboard, whose body must be valid JSON once the template's !Sub is applied."""
+        props = self.resolver.resolve(properties)
+        name = props.get("DashboardName") or self._name(logical_id, 255)
+        try:
+            json.loads(props["DashboardBody"])
+        except ValueError as error:
+            raise TemplateError(f"{logical_id}: DashboardBody is not JSON: {error}") from error
+        self._clients["cloudwatch"].put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self._register(logical_id, name)
 
     def _function(self, logical_id: str, properties: Mapping[str, Any]) -> None:
         props = self.resolver.resolve(properties)
@@ -483,6 +531,8 @@ class StackBuilder:
                 self._record_schedule(name, logical_id, "Schedule", props["Schedule"], target, enabled)
             elif kind == "ScheduleV2":
                 self._schedule_v2(logical_id, props, target, enabled)
+            elif kind == "SNS" and target_kind == "Lambda":
+                self._clients["sns"].subscribe(TopicArn=props["Topic"], Protocol="lambda", Endpoint=target_arn)
             else:
                 LOG.debug("%s skipped: the local stack does not create %s event sources", logical_id, kind)
                 self.built.skipped.append(logical_id)
@@ -523,6 +573,12 @@ class StackBuilder:
         schedule_target.update(
             {key: props[key] for key in ("Input", "RetryPolicy", "DeadLetterConfig") if key in props}
         )
+        dead_letter = props.get("DeadLetterConfig") or {}
+        if "Arn" not in dead_letter and dead_letter.get("Type") == "SQS":
+            # SAM creates the queue (<Function><Event>Queue unless QueueLogicalId names it) and passes its ARN.
+            queue_id = dead_letter.get("QueueLogicalId") or f"{logical_id}Queue"
+            self._queue(queue_id, {})
+            schedule_target["DeadLetterConfig"] = {"Arn": self.built.attributes[queue_id]["Arn"]}
         request: dict[str, Any] = {
             "Name": name,
             "ScheduleExpression": props["ScheduleExpression"],

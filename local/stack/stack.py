@@ -36,7 +36,7 @@ from local.stack.bridge import BridgedRule, Delivery, EventBridge
 from local.stack.clock import VirtualClock
 from local.stack.executions import executions_named_like_aws
 from local.stack.lambda_runtime import FunctionSpec, InProcessLambda, InvokeOutcome, patched_moto_invoke
-from local.stack.notifications import PublishedMessage, SnsCapture
+from local.stack.notifications import PublishedMessage, SnsCapture, sns_to_lambda
 from local.stack.resources import BuiltResources, Schedule, StackBuilder
 from local.stack.template import (
     DEFAULT_STACK_NAME,
@@ -74,10 +74,15 @@ def _on_sys_path(paths: Sequence[Path]) -> Iterator[None]:
 
 @contextmanager
 def _shared_clock(clock: VirtualClock) -> Iterator[None]:
-    """Make the shared package's notion of "now" the virtual clock (imported late: the layer is on sys.path now)."""
+    """Make the shared package's notion of "now" the virtual clock (imported late: the layer is on sys.path now),
+    and its sleeps (cleanup's pacing) moves of that clock: a paced run takes virtual time, not real time."""
     from talonic_watchdog import clock as watchdog_clock
 
+    def sleep(seconds: float) -> None:
+        clock.advance(max(seconds, 0.0))
+
     watchdog_clock.use(clock)
+    watchdog_clock.use_sleep(sleep)
     try:
         yield
     finally:
@@ -141,6 +146,9 @@ class LocalStack:
             exit_stack.enter_context(patched_moto_invoke(self._function_named, self._invoke_from_moto))
             exit_stack.enter_context(self._sns.hooked_into_moto())
             exit_stack.enter_context(self._bridge.hooked_into_moto())
+            exit_stack.enter_context(
+                sns_to_lambda(self._bridge.enqueue, self._function_arn_named, self._after_invocation)
+            )
             exit_stack.enter_context(executions_named_like_aws())
             builder = StackBuilder(self._template, self.template_path.parent, self.parameters, self._pseudo)
             self._built = builder.build()
@@ -346,6 +354,10 @@ class LocalStack:
 
     def _function_named(self, name: str) -> FunctionSpec | None:
         return self._functions_by_name.get(name)
+
+    def _function_arn_named(self, name: str) -> str | None:
+        spec = self._functions_by_name.get(name)
+        return spec.arn if spec else None
 
     def _invoke_from_moto(self, spec: FunctionSpec, body: bytes | str | None) -> InvokeOutcome:
         try:

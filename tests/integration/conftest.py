@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,18 +59,30 @@ class Watchdog:
         return list(sfn.list_executions(stateMachineArn=self.stack.outputs["WatchStateMachineArn"])["executions"])
 
 
-@pytest.fixture
-def watchdog() -> Iterator[Watchdog]:
+@contextmanager
+def running_watchdog(**parameters: str) -> Iterator[Watchdog]:
+    """The emulator and the stack, sharing one virtual clock; `parameters` override the stack's."""
     clock = VirtualClock(START)
     with TalonicEmulator(clock=clock) as emulator:
         emulator.add_key(READ_KEY, scopes={"read"}, alias="read")
         emulator.add_key(WRITE_KEY, scopes={"read", "write"}, alias="write")
         stack = LocalStack(
             template_path=str(REPO / "template.yaml"),
-            parameters={"TalonicApiUrl": emulator.url, "AccuracyThreshold": "0.9", "WatchDeadlineMinutes": "60"},
+            parameters={
+                "TalonicApiUrl": emulator.url,
+                "AccuracyThreshold": "0.9",
+                "WatchDeadlineMinutes": "60",
+                **parameters,
+            },
             clock=clock,
         )
         with stack:
             stack.put_secret("ReadKeySecret", READ_KEY)
             stack.put_secret("WriteKeySecret", json.dumps({"api_key": WRITE_KEY}))
             yield Watchdog(stack=stack, emulator=emulator, clock=clock)
+
+
+@pytest.fixture
+def watchdog() -> Iterator[Watchdog]:
+    with running_watchdog() as running:
+        yield running

@@ -126,7 +126,9 @@ def test_every_resource_is_created_from_the_template(stack: LocalStack) -> None:
         ("/aws/lambda/talonic-watchdog-local-WorkFunction", 7)
     ]
 
-    assert stack.skipped_resources == ["Alarm"]
+    assert stack.skipped_resources == ["Detector"]
+    [alarm] = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarm["MetricName"] == "Errors"
     assert stack.outputs == {
         "WorkflowArn": resources["Workflow"],
         "TopicArn": resources["Topic"],

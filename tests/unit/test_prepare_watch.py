@@ -9,7 +9,7 @@ from talonic_watchdog.watch import InvalidWatchInputError, WatchSettings, create
 RUN = "0b9f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 JOB = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 GOLDEN = "6f0c4c1e-0b7c-4b0e-9c57-2f6d3f0d8a11"
-SETTINGS = WatchSettings(accuracy_threshold=0.9, deadline_minutes=60)
+SETTINGS = WatchSettings(deadline_minutes=60)
 NOW = 1_796_385_600.0
 
 
@@ -21,7 +21,6 @@ def test_an_existing_run_is_watched_with_the_stack_defaults():
     state = prepare({"validation_run_id": RUN.upper()})
     assert state["watch"] == {
         "execution_name": "exec-1",
-        "accuracy_threshold": 0.9,
         "started_at": NOW,
         "deadline_at": NOW + 3600,
         "validation_run_id": RUN,
@@ -49,7 +48,7 @@ def test_a_job_run_gets_a_create_key_derived_from_the_input_and_overrides_win():
 
 
 def test_the_default_golden_sample_fills_in():
-    settings = WatchSettings(accuracy_threshold=0.9, deadline_minutes=60, default_golden_sample_id=GOLDEN)
+    settings = WatchSettings(deadline_minutes=60, default_golden_sample_id=GOLDEN)
     assert prepare({"dataspace_run_id": JOB}, settings)["watch"]["golden_sample_id"] == GOLDEN
 
 

@@ -27,22 +27,42 @@ def secrets_readable_by(function: dict[str, Any]) -> set[str]:
         ("PrepareWatchFunction", set()),
         ("CreateRunFunction", {"WriteKeySecret"}),
         ("PollRunFunction", {"ReadKeySecret"}),
-        ("AlertFunction", set()),
+        ("AlertFunction", {"ReadKeySecret"}),
         ("StartWatchFunction", set()),
         ("IngressFunction", {"IngressSecret"}),
+        ("CleanupFunction", {"ReadKeySecret", "WriteKeySecret"}),
     ],
 )
 def test_each_function_can_read_only_the_secret_it_needs(function, secrets):
     assert secrets_readable_by(FUNCTIONS[function]) == secrets
 
 
-def test_only_the_create_function_is_told_where_the_write_key_is():
+def test_only_the_create_and_cleanup_functions_are_told_where_the_write_key_is():
     holders = {
         name
         for name, f in FUNCTIONS.items()
         if "TALONIC_WRITE_KEY_SECRET" in f["Properties"].get("Environment", {}).get("Variables", {})
     }
-    assert holders == {"CreateRunFunction"}
+    assert holders == {"CreateRunFunction", "CleanupFunction"}
+
+
+def test_the_write_key_secret_denies_its_value_to_every_other_principal():
+    [policy] = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::SecretsManager::ResourcePolicy"]
+    assert policy["SecretId"] == {"Ref": "WriteKeySecret"}
+    [statement] = policy["ResourcePolicy"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "secretsmanager:GetSecretValue",
+    )
+    assert statement["Condition"] == {
+        "ArnNotEquals": {
+            "aws:PrincipalArn": [
+                {"Fn::GetAtt": ["CreateRunFunctionRole", "Arn"]},
+                {"Fn::GetAtt": ["CleanupFunctionRole", "Arn"]},
+            ]
+        }
+    }
 
 
 def test_no_function_policy_uses_a_wildcard_resource():

@@ -31,7 +31,7 @@ from talonic_watchdog.watch import (
 from tests.unit.conftest import GOLDEN, READ_KEY, WRITE_KEY
 
 JOB = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
-SETTINGS = WatchSettings(accuracy_threshold=0.9, deadline_minutes=60)
+SETTINGS = WatchSettings(deadline_minutes=60)
 POLICY = PollPolicy()
 REPO = Path(__file__).resolve().parents[2]
 

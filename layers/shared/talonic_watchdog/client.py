@@ -78,7 +78,11 @@ class TalonicClient:
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        retry_rate_limited: bool = True,
     ) -> None:
+        """`retry_rate_limited=False` makes a 429 raise TalonicRateLimitedError at once (with
+        `retry_after_seconds`), for callers that pace themselves (cleanup's rate limiter); 5xx, timeouts and
+        connection errors are still retried here."""
         if not base_url.startswith(("https://", "http://")):
             raise WatchdogError(f"Talonic API URL must start with https:// (got {base_url!r})")
         self.base_url = base_url.rstrip("/")
@@ -91,6 +95,7 @@ class TalonicClient:
         self._monotonic = monotonic
         self._now = now
         self._rng = rng
+        self._retry_rate_limited = retry_rate_limited
         self._lock = threading.Lock()
         self._requests_sent = 0
         self.rate_limit: RateLimitState | None = None
@@ -229,6 +234,8 @@ class TalonicClient:
                 wait = self._backoff.delay(retries, rng=self._rng)
             if isinstance(error, TalonicRateLimitedError):
                 error.retry_after_seconds = wait
+                if not self._retry_rate_limited:
+                    raise error
             if retries >= self._backoff.max_retries:
                 raise error
             if deadline is not None and self._monotonic() + wait > deadline:

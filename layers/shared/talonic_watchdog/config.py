@@ -46,6 +46,20 @@ class Env:
             raise ConfigurationError(f"environment variable {name} is not a whole number: {value}")
         return int(value)
 
+    def boolean(self, name: str, default: bool) -> bool:
+        """`true` or `false` (any case); anything else is a ConfigurationError, never a guess."""
+        raw = self._environ.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("true", "false"):
+            return raw == "true"
+        raise ConfigurationError(f"environment variable {name} must be true or false, not {raw!r}")
+
+    def items(self, name: str) -> tuple[str, ...]:
+        """`a,b,c` as a tuple of non-empty, stripped items; empty when unset."""
+        raw = self._environ.get(name, "")
+        return tuple(item for item in (part.strip() for part in raw.split(",")) if item)
+
     def pairs(self, name: str) -> dict[str, str]:
         """`a=b,c=d` as a dict; empty when unset."""
         raw = self._environ.get(name, "").strip()

@@ -75,7 +75,6 @@ MAX_CONSECUTIVE_FAILURES = 6
 
 @dataclass(frozen=True, slots=True)
 class WatchSettings:
-    accuracy_threshold: float
     deadline_minutes: float
     default_golden_sample_id: str | None = None
 
@@ -103,8 +102,13 @@ def _number_field(request: dict[str, Any], name: str, low: float, high: float) -
     return float(value)
 
 
-def prepare_watch(request: object, *, settings: WatchSettings, execution_name: str, now: float) -> dict[str, Any]:
-    """Validate the execution input and complete it into the workflow's state. Makes no API call."""
+def prepare_watch(
+    request: object, *, settings: WatchSettings, execution_name: str, now: float, execution_arn: str | None = None
+) -> dict[str, Any]:
+    """Validate the execution input and complete it into the workflow's state. Makes no API call.
+
+    The accuracy threshold stays unset unless the input overrides it: the alert step resolves it (per golden
+    sample, else the stack's default), since only then is the golden sample of an existing run known."""
     if not isinstance(request, dict):
         raise InvalidWatchInputError("the input must be a JSON object")
     unknown = sorted(set(request) - INPUT_FIELDS)
@@ -129,12 +133,11 @@ def prepare_watch(request: object, *, settings: WatchSettings, execution_name: s
                 f"job run {job_run_id} has no golden_sample_id and the stack sets no default golden sample"
             )
     deadline = now + 60 * (deadline_minutes or settings.deadline_minutes)
-    watch: dict[str, Any] = {
-        "execution_name": execution_name,
-        "accuracy_threshold": threshold if threshold is not None else settings.accuracy_threshold,
-        "started_at": now,
-        "deadline_at": deadline,
-    }
+    watch: dict[str, Any] = {"execution_name": execution_name, "started_at": now, "deadline_at": deadline}
+    if execution_arn:
+        watch["execution_arn"] = execution_arn
+    if threshold is not None:
+        watch["accuracy_threshold"] = threshold
     if run_id is not None:
         watch["validation_run_id"] = run_id
     if job_run_id is not None:
