@@ -30,6 +30,7 @@ def secrets_readable_by(function: dict[str, Any]) -> set[str]:
         ("AlertFunction", {"ReadKeySecret"}),
         ("StartWatchFunction", set()),
         ("IngressFunction", {"IngressSecret"}),
+        ("DiscoveryFunction", {"ReadKeySecret"}),
         ("CleanupFunction", {"ReadKeySecret", "WriteKeySecret"}),
     ],
 )
