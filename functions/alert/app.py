@@ -6,12 +6,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from talonic_watchdog import runtime
 from talonic_watchdog.config import Env
-from talonic_watchdog.observability import logger, metrics, tracer
+from talonic_watchdog.observability import emit_metric, logger, metrics, tracer
 from talonic_watchdog.publishing import Publisher, build_publisher
 from talonic_watchdog.reporting import AlertDependencies, AlertSettings, report_watch
 
@@ -56,10 +56,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="WatchesFinished", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="PollRequestsPerRun", unit=MetricUnit.Count, value=poll.get("requests", 0))
     if run.get("accuracy") is not None and run.get("golden_sample_id"):
-        with single_metric(name="RunAccuracy", unit=MetricUnit.Percent, value=float(run["accuracy"]) * 100) as metric:
-            metric.add_dimension(name="golden_sample_id", value=str(run["golden_sample_id"]))
+        emit_metric(
+            "RunAccuracy",
+            MetricUnit.Percent,
+            float(run["accuracy"]) * 100,
+            golden_sample_id=str(run["golden_sample_id"]),
+        )
     if outcome.alert is not None:
-        with single_metric(name="Alerts", unit=MetricUnit.Count, value=1) as metric:
-            metric.add_dimension(name="kind", value=outcome.alert.kind.value)
+        emit_metric("Alerts", MetricUnit.Count, 1, kind=outcome.alert.kind.value)
     logger.info("watch reported", extra=outcome.as_output())
     return outcome.as_output()

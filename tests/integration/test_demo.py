@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from local import demo
@@ -9,12 +11,21 @@ from local import demo
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the demo quiets metrics and moto's interpreter log for the reader: undone after this test
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    interpreter_log = logging.getLogger("moto.stepfunctions.parser")
+    monkeypatch.setattr(interpreter_log, "level", interpreter_log.level)
     assert demo.main() == 0
     out = capsys.readouterr().out
     assert "→ 202" in out
-    assert "poll  1: status pending" in out
-    assert "status completed → completed" in out
-    assert "Subject: [WARNING] Accuracy 81.0 % below 90.0 %" in out
+    assert "poll  1: pending   → next look in   10 s" in out
+    assert "completed → completed" in out
+    assert "Subject: [WARNING] Accuracy fell 7.5 pts to 90.0 % on invoices nightly" in out
+    assert "invoice_number: 7/10 correct (70 %), ▼ 30 pts vs baseline (100 %)" in out
     assert "--- Slack (AWS Chatbot custom notification) ---" in out
-    assert "executions: 1 · alerts: 1" in out
+    assert "Subject: [INFO] Recovered: accuracy 97.5 % on invoices nightly" in out
+    assert "sweep: seen 19, new 17, watches started 1" in out
+    assert "dry run: examined 19, eligible 5, deleted 0" in out
+    assert "for real: examined 19, eligible 5, deleted 5" in out
+    assert "alerts: regression, recovery, cleanup_report, cleanup_report" in out

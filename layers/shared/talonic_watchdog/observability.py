@@ -9,9 +9,23 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
 copy_config_to_registered_loggers(source_logger=logger, include={"talonic_watchdog"})
+
+
+def emit_metric(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
+    """One metric with its own dimensions (a golden sample, an alert kind), flushed at once.
+
+    Not Powertools' `single_metric`: it prints even when POWERTOOLS_METRICS_DISABLED is set; an
+    EphemeralMetrics flush honours it and keeps these dimensions off the handler's shared metric set.
+    """
+    metric = EphemeralMetrics()
+    for dimension, dimension_value in dimensions.items():
+        metric.add_dimension(name=dimension, value=dimension_value)
+    metric.add_metric(name=name, unit=unit, value=value)
+    metric.flush_metrics()

@@ -103,7 +103,10 @@ def report_watch(
         )
         previous = deps.table.previous_finished(golden, before_run_id=run_id)
         previous_kind = previous.get("alert_kind") if previous else None
-    if golden:
+    if baseline is not None and run.get("accuracy") is not None:
+        # The baseline's runs, oldest first, then this one: the list API may know runs the table has not seen.
+        trend = (*(past.accuracy for past in reversed(baseline.runs)), float(run["accuracy"]))
+    elif golden:
         trend = tuple(accuracy_trend(golden, table=deps.table))
     context = AlertContext(
         threshold=threshold,
