@@ -27,13 +27,13 @@ import os
 import sys
 import textwrap
 import time
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
+from local.embedded import REPO, embedded_system
 from local.stack import LocalStack, VirtualClock
 from local.talonic_emulator import RunBehaviour, TalonicEmulator
 
-REPO = Path(__file__).resolve().parents[1]
 READ_KEY = "tlnc_test_demo_read_0000000000"
 WRITE_KEY = "tlnc_test_demo_write_000000000"
 GOLDEN_SAMPLE = "6f0c4c1e-0b7c-4b0e-9c57-2f6d3f0d8a11"
@@ -91,7 +91,7 @@ def follow_watch(stack: LocalStack, execution_arn: str) -> dict[str, Any]:
         time.sleep(0.02)
 
 
-def show_alert(message: dict[str, Any], *, slack: bool) -> None:
+def show_alert(message: Mapping[str, Any], *, slack: bool) -> None:
     bodies = message["Structured"] or {}
     print(f"  Subject: {message['Subject']}")
     print("  --- email ---")
@@ -263,25 +263,10 @@ class Story:
 
 
 def embedded_demo() -> int:
-    clock = VirtualClock(START)
-    with TalonicEmulator(clock=clock) as emulator:
-        emulator.add_key(READ_KEY, scopes={"read"}, alias="read")
-        emulator.add_key(WRITE_KEY, scopes={"read", "write"}, alias="write")
-        stack = LocalStack(
-            template_path=str(REPO / "template.yaml"),
-            parameters={
-                "TalonicApiUrl": emulator.url,
-                "LogLevel": "WARNING",
-                "CleanupDryRun": "false",
-                "CleanupExemptNamePrefixes": "keep-",
-            },
-            clock=clock,
-        )
-        with stack:
-            stack.put_secret("ReadKeySecret", READ_KEY)
-            stack.put_secret("WriteKeySecret", json.dumps({"api_key": WRITE_KEY}))
-            print(f"Local stack from template.yaml on moto; Talonic emulator on {emulator.url}")
-            return Story(stack, emulator, clock).run()
+    parameters = {"LogLevel": "WARNING", "CleanupDryRun": "false", "CleanupExemptNamePrefixes": "keep-"}
+    with embedded_system(read_key=READ_KEY, write_key=WRITE_KEY, start=START, **parameters) as system:
+        print(f"Local stack from template.yaml on moto; Talonic emulator on {system.emulator.url}")
+        return Story(system.stack, system.emulator, system.clock).run()
 
 
 def real_api_demo(api_url: str, read_key: str) -> int:

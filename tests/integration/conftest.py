@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from local.embedded import embedded_system
 from local.stack import LocalStack, VirtualClock
 from local.talonic_emulator import TalonicEmulator
 
@@ -62,24 +63,9 @@ class Watchdog:
 @contextmanager
 def running_watchdog(**parameters: str) -> Iterator[Watchdog]:
     """The emulator and the stack, sharing one virtual clock; `parameters` override the stack's."""
-    clock = VirtualClock(START)
-    with TalonicEmulator(clock=clock) as emulator:
-        emulator.add_key(READ_KEY, scopes={"read"}, alias="read")
-        emulator.add_key(WRITE_KEY, scopes={"read", "write"}, alias="write")
-        stack = LocalStack(
-            template_path=str(REPO / "template.yaml"),
-            parameters={
-                "TalonicApiUrl": emulator.url,
-                "AccuracyThreshold": "0.9",
-                "WatchDeadlineMinutes": "60",
-                **parameters,
-            },
-            clock=clock,
-        )
-        with stack:
-            stack.put_secret("ReadKeySecret", READ_KEY)
-            stack.put_secret("WriteKeySecret", json.dumps({"api_key": WRITE_KEY}))
-            yield Watchdog(stack=stack, emulator=emulator, clock=clock)
+    defaults = {"AccuracyThreshold": "0.9", "WatchDeadlineMinutes": "60"}
+    with embedded_system(read_key=READ_KEY, write_key=WRITE_KEY, start=START, **(defaults | parameters)) as system:
+        yield Watchdog(stack=system.stack, emulator=system.emulator, clock=system.clock)
 
 
 @pytest.fixture

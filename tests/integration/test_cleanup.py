@@ -7,25 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from local.stack import LocalStack, VirtualClock
-from local.talonic_emulator import RunBehaviour, TalonicEmulator
+from local.stack.resources import Schedule
+from local.talonic_emulator import RunBehaviour
 from talonic_watchdog.models import ValidationRun
 from talonic_watchdog.runs_table import RunsTable
+from tests.integration.conftest import GOLDEN, READ_KEY, REPO, Watchdog, running_watchdog
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-READ_KEY = "tlnc_test_cleanup_read_4b1d9e"
-WRITE_KEY = "tlnc_test_cleanup_write_8c2f0a"
-GOLDEN = "6f0c4c1e-0b7c-4b0e-9c57-2f6d3f0d8a11"
-START = 1_796_385_600.0  # 2026-12-04T12:00:00Z
 DAY = 86_400.0
 LIVE = {
     "CleanupDryRun": "false",
@@ -35,11 +29,8 @@ LIVE = {
 }
 
 
-@dataclass
-class Cleanup:
-    stack: LocalStack
-    emulator: TalonicEmulator
-    clock: VirtualClock
+class Cleanup(Watchdog):
+    """The running watchdog, with the verbs of the cleanup stories."""
 
     def add(self, age_days: float, status: str = "completed", *, name: str | None = None) -> str:
         """A run that finished `age_days` ago; pending and running runs were created then."""
@@ -61,9 +52,13 @@ class Cleanup:
         """Record the run in the runs table, as a watch of it long ago would have."""
         self.table.record(ValidationRun.from_api(self.emulator.runs[run_id]), now=self.clock(), source="watch")
 
+    @property
+    def schedule(self) -> Schedule:
+        [schedule] = [s for s in self.stack.schedules.values() if s.target_logical_id == "CleanupFunction"]
+        return schedule
+
     def scheduled_event(self) -> Any:
-        [schedule] = self.stack.schedules.values()
-        return json.loads(schedule.input or "{}")
+        return json.loads(self.schedule.input or "{}")
 
     def run(self, event: Any = None) -> dict[str, Any]:
         """Invoke the function as the schedule does (or with `event`)."""
@@ -78,19 +73,8 @@ class Cleanup:
 
 @contextmanager
 def cleanup_stack(**parameters: str) -> Iterator[Cleanup]:
-    clock = VirtualClock(START)
-    with TalonicEmulator(clock=clock) as emulator:
-        emulator.add_key(READ_KEY, scopes={"read"}, alias="read")
-        emulator.add_key(WRITE_KEY, scopes={"read", "write"}, alias="write")
-        stack = LocalStack(
-            template_path=str(REPO / "template.yaml"),
-            parameters={"TalonicApiUrl": emulator.url, **parameters},
-            clock=clock,
-        )
-        with stack:
-            stack.put_secret("ReadKeySecret", READ_KEY)
-            stack.put_secret("WriteKeySecret", json.dumps({"api_key": WRITE_KEY}))
-            yield Cleanup(stack=stack, emulator=emulator, clock=clock)
+    with running_watchdog(**parameters) as running:
+        yield Cleanup(stack=running.stack, emulator=running.emulator, clock=running.clock)
 
 
 @pytest.fixture
@@ -109,7 +93,7 @@ def live() -> Iterator[Cleanup]:
 
 def test_the_schedule_the_template_declares(new_stack: Cleanup) -> None:
     stack = new_stack.stack
-    [schedule] = stack.schedules.values()
+    schedule = new_stack.schedule
     assert (schedule.kind, schedule.target_logical_id, schedule.enabled) == ("ScheduleV2", "CleanupFunction", True)
     assert schedule.expression == "cron(30 3 * * ? *)"
     assert new_stack.scheduled_event() == {"source": "schedule"}
@@ -147,7 +131,7 @@ def test_a_disabled_schedule_with_its_own_expression_and_time_zone() -> None:
         "CleanupScheduleTimezone": "Europe/Berlin",
     }
     with cleanup_stack(**parameters) as cleanup:
-        [schedule] = cleanup.stack.schedules.values()
+        schedule = cleanup.schedule
         described = cleanup.stack.client("scheduler").get_schedule(Name=schedule.name)
         assert (described["State"], described["ScheduleExpression"], described["ScheduleExpressionTimezone"]) == (
             "DISABLED",
