@@ -61,6 +61,11 @@ test: lint typecheck template-check $(VENV)/.installed ## Every check and the wh
 demo: $(VENV)/.installed ## Run the system locally against the Talonic emulator
 	PYTHONPATH=layers/shared $(PY) -m local.demo
 
+bench: $(VENV)/.installed ## Benchmarks (issue 7): polling cost, cleanup throughput, cold start (~5 min)
+	PYTHONPATH=layers/shared $(PY) -m bench.polling_cost
+	PYTHONPATH=layers/shared $(PY) -m bench.cleanup_throughput
+	PYTHONPATH=layers/shared $(PY) -m bench.cold_start
+
 build: $(TOOLS)/.installed ## sam build (needs python3.13 on PATH)
 	$(TOOLS)/bin/sam build
 
