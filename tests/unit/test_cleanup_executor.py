@@ -433,6 +433,24 @@ def test_a_lost_delete_answer_is_retried_with_the_same_idempotency_key(emulator,
     assert second.idempotent_replay
 
 
+def test_a_delete_whose_every_answer_is_lost_is_judged_by_reading_the_run(emulator, clock, sleeper, table) -> None:  # type: ignore[no-untyped-def]
+    # given two outdated runs: Talonic deletes the first but every answer is lost; the second's connections
+    # all drop before Talonic sees the request
+    deleted, kept = add(emulator, 300), add(emulator, 301)
+    for age in (1, 2):
+        add(emulator, age)
+    emulator.inject("drop", count=4, method="DELETE", path_regex=deleted, after_processing=True)
+    emulator.inject("drop", count=4, method="DELETE", path_regex=kept)
+    # when cleanup runs
+    report = cleanup(emulator, clock, sleeper, table)
+    # then each run was read once its retries were spent: the gone one is reported deleted (and why it was
+    # not confirmed by its answer), the other failed; the report and the table tell the truth
+    assert [(line.run_id, line.note) for line in report.deleted] == [(deleted, "answer_lost")]
+    assert [(line.run_id, line.error) for line in report.failed] == [(kept, "TalonicTransportError")]
+    assert emulator.count(method="GET", path_regex=f"{deleted}$") == emulator.count(method="GET", path_regex=kept) == 1
+    assert_true_report(report, emulator, table)
+
+
 def test_the_deadline_stops_cleanly_and_the_next_run_picks_up_what_is_left(emulator, clock, sleeper, table) -> None:  # type: ignore[no-untyped-def]
     outdated = {add(emulator, 200 + age) for age in range(30)}
     for age in (1, 2):

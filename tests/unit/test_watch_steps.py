@@ -182,6 +182,26 @@ def test_a_failing_api_backs_off_then_gives_up_by_name(emulator, clock, sleeper,
     assert waits[-1] > waits[0]
 
 
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"status": 503}, "still failing at the watch's deadline"),
+        ({"status": 429, "retry_after_seconds": 45}, "still rate-limiting the watch of run"),
+    ],
+)
+def test_a_look_that_fails_at_the_deadline_says_why_instead_of_timing_out(
+    emulator, clock, sleeper, table, fault, message
+):
+    # given a watch whose deadline has passed, and Talonic answering its last look with an error
+    run = emulator.add_run(golden_sample_id=GOLDEN, behaviour=RunBehaviour(pending_seconds=10**6))
+    state = poll(watch_state(run["id"], clock, deadline_minutes=1), emulator, clock, sleeper, table)
+    clock.advance(60)
+    emulator.inject("status", count=None, **fault)
+    # then the watch ends by name, saying Talonic failed: "still pending" would be a guess
+    with pytest.raises(ApiUnavailableError, match=message):
+        poll(state, emulator, clock, sleeper, table)
+
+
 def test_the_deadline_ends_the_watch(emulator, clock, sleeper, table):
     run = emulator.add_run(golden_sample_id=GOLDEN, behaviour=RunBehaviour(pending_seconds=10**6))
     state = watch_state(run["id"], clock, deadline_minutes=2)

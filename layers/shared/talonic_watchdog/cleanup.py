@@ -47,6 +47,8 @@ from talonic_watchdog.errors import (
     TalonicInsufficientScopeError,
     TalonicNotFoundError,
     TalonicRateLimitedError,
+    TalonicServerError,
+    TalonicTransportError,
     TalonicUnauthorizedError,
     UnknownRunStatusError,
     WatchdogError,
@@ -543,6 +545,12 @@ class CleanupExecutor:
                 )
             except TalonicNotFoundError:
                 return RunResult(decision, Outcome.ALREADY_GONE)
+            except (TalonicTransportError, TalonicServerError, TalonicBadResponseError):
+                # The DELETE may have taken effect with its answer lost or garbled: look before calling it
+                # failed, so that neither the report nor the audit log says a deleted run was kept.
+                if self._gone(run_id):
+                    return RunResult(decision, Outcome.DELETED, "answer_lost")
+                raise
             return RunResult(decision, Outcome.DELETED)
         except (TalonicUnauthorizedError, TalonicInsufficientScopeError) as error:
             self._stop_all(_refusal(key, error), unauthorized=True)
@@ -559,6 +567,20 @@ class CleanupExecutor:
                 "cleanup of a run failed", extra={"run_id": run_id, "error": type(error).__name__}, exc_info=True
             )
             return RunResult(decision, Outcome.FAILED, type(error).__name__)
+
+    def _gone(self, run_id: str) -> bool:
+        """Whether a read (read key) now answers 404 for the run; False whenever that cannot be known."""
+        try:
+            self._call(
+                self._read_client,
+                self._read_limiter,
+                lambda budget: self._read_client.get_run(run_id, budget_seconds=budget),
+            )
+        except TalonicNotFoundError:
+            return True
+        except (TalonicError, _OutOfTime, _Stopped):
+            return False
+        return False
 
     def _call[T](self, client: TalonicClient, limiter: AdaptiveRateLimiter, call: Callable[[float], T]) -> T:
         """One API call paced by the limiter; 429s are retried here (the client raises them at once)."""
@@ -612,7 +634,7 @@ class RunLine:
     age_days: float | None
     reason: str
     error: str | None = None  # the class name of what made it fail
-    note: str | None = None  # why it was deferred, or why it was kept after reading it again
+    note: str | None = None  # why it was deferred or kept after reading it again; answer_lost: see _process
 
     @classmethod
     def of(cls, decision: Decision, *, error: str | None = None, note: str | None = None) -> RunLine:

@@ -7,6 +7,8 @@ like a handler's.
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -16,6 +18,12 @@ tracer = Tracer()
 metrics = Metrics()
 
 copy_config_to_registered_loggers(source_logger=logger, include={"talonic_watchdog"})
+
+# Libraries that log whole requests and answers at DEBUG would put secrets into the logs whenever the root
+# logger is at DEBUG (Lambda's ApplicationLogLevel): botocore logs GetSecretValue's answer, which holds a key,
+# and urllib3 logs the Slack webhook URL's path, which is its secret. They never log below INFO here.
+for _library in ("botocore", "urllib3"):
+    logging.getLogger(_library).setLevel(max(logging.INFO, logging.getLogger(_library).level))
 
 
 def emit_metric(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:

@@ -20,12 +20,14 @@ from talonic_watchdog.runs_table import RunsTable
 
 # Seconds a handler keeps back from its Lambda deadline for writing state and returning.
 DEADLINE_RESERVE_SECONDS = 3.0
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class TalonicSettings:
     api_url: str
     key_secret: str
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,15 @@ class TableSettings:
 
 
 def talonic_settings(env: Env, key_variable: str) -> TalonicSettings:
-    return TalonicSettings(api_url=env.text("TALONIC_API_URL"), key_secret=env.text(key_variable))
+    """`TALONIC_READ_TIMEOUT_SECONDS` (optional, 0.5..60, default 10) is how long one request may wait for
+    Talonic's answer before it counts as a timeout (and is retried)."""
+    return TalonicSettings(
+        api_url=env.text("TALONIC_API_URL"),
+        key_secret=env.text(key_variable),
+        read_timeout_seconds=env.number(
+            "TALONIC_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS, low=0.5, high=60.0
+        ),
+    )
 
 
 def table_settings(env: Env) -> TableSettings:
@@ -46,7 +56,14 @@ def table_settings(env: Env) -> TableSettings:
 
 @cache
 def talonic_client(settings: TalonicSettings) -> TalonicClient:
-    return TalonicClient(settings.api_url, SecretsManagerKeySource(settings.key_secret))
+    """Retries wait through `talonic_watchdog.clock`, the package's one seam for time and sleep."""
+    return TalonicClient(
+        settings.api_url,
+        SecretsManagerKeySource(settings.key_secret),
+        read_timeout=settings.read_timeout_seconds,
+        sleep=clock.sleep,
+        now=clock.now,
+    )
 
 
 @cache
@@ -56,6 +73,7 @@ def paced_talonic_client(settings: TalonicSettings) -> TalonicClient:
     return TalonicClient(
         settings.api_url,
         SecretsManagerKeySource(settings.key_secret),
+        read_timeout=settings.read_timeout_seconds,
         sleep=clock.sleep,
         now=clock.now,
         retry_rate_limited=False,

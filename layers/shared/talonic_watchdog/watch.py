@@ -234,6 +234,11 @@ def poll_run(
     except TalonicRateLimitedError as error:
         poll["requests"] = poll.get("requests", 0) + client.requests_sent - requests_before
         poll["rate_limited"] = poll.get("rate_limited", 0) + 1
+        if seconds_to_deadline <= 0:  # as below: the look at the deadline saw no status
+            raise ApiUnavailableError(
+                f"Talonic was still rate-limiting the watch of run {run_id} at its deadline "
+                f"({poll['rate_limited']} polls rate-limited); last: {error}"
+            ) from error
         wait = policy.wait_after_rate_limit(error.retry_after_seconds, seconds_to_deadline=seconds_to_deadline)
         return _wait_or_deadline(state, wait, seconds_to_deadline, policy.max_polls)
     except UnknownRunStatusError:
@@ -245,6 +250,11 @@ def poll_run(
         poll["last_error"] = type(error).__name__
         if failures >= MAX_CONSECUTIVE_FAILURES:
             raise ApiUnavailableError(f"Talonic failed {failures} polls in a row; last: {error}") from error
+        if seconds_to_deadline <= 0:
+            # The look at the deadline saw no status: a "timed out" alert would guess "still unfinished".
+            raise ApiUnavailableError(
+                f"Talonic was still failing at the watch's deadline ({failures} failed polls in a row); last: {error}"
+            ) from error
         wait = policy.wait_after_failure(failures, seconds_to_deadline=seconds_to_deadline)
         return _wait_or_deadline(state, wait, seconds_to_deadline, policy.max_polls)
     poll["requests"] = poll.get("requests", 0) + client.requests_sent - requests_before
