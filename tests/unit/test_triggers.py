@@ -97,10 +97,24 @@ class FakeEvents:
         return {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}
 
 
-def signal(payload: dict[str, Any] | None = None, event_type: str = "run.dataspace.completed") -> str:
+DELIVERED_AT = "2026-12-04T12:00:00.000Z"
+NOW = 1_796_385_601.0  # one second after DELIVERED_AT
+
+
+def signal(
+    payload: dict[str, Any] | None = None,
+    event_type: str = "run.dataspace.completed",
+    *,
+    delivered_at: str | None = DELIVERED_AT,
+    attempt: int = 2,
+) -> str:
+    event: dict[str, Any] = {"event_type": event_type, "event_id": "evt_1", "idempotency_key": "idem_1"}
+    event["attempt"] = attempt
+    if delivered_at is not None:
+        event["delivered_at"] = delivered_at
     return json.dumps(
         {
-            "event": {"event_type": event_type, "event_id": "evt_1", "idempotency_key": "idem_1", "attempt": 2},
+            "event": event,
             "payload": payload if payload is not None else {"run_id": JOB_RUN, "golden_sample_id": GOLDEN},
             "content": None,
         }
@@ -116,10 +130,23 @@ def request(body: str, headers: dict[str, str] | None = None, method: str = "POS
     }
 
 
-def call(req: dict[str, Any], secret: IngressSecret | None = None, events: FakeEvents | None = None):  # type: ignore[no-untyped-def]
+def call(  # type: ignore[no-untyped-def]
+    req: dict[str, Any],
+    secret: IngressSecret | None = None,
+    events: FakeEvents | None = None,
+    *,
+    now: float = NOW,
+    **options: Any,
+):
     events = events if events is not None else FakeEvents()
     response = handle_signal(
-        req, secret=secret or IngressSecret(TOKEN), auth_header="X-API-Key", events=events, bus_name="default"
+        req,
+        secret=secret or IngressSecret(TOKEN),
+        auth_header="X-API-Key",
+        events=events,
+        bus_name="default",
+        now=now,
+        **options,
     )
     return response["statusCode"], json.loads(response["body"]), events
 
@@ -192,6 +219,62 @@ def test_a_signing_secret_requires_a_valid_signature():
     assert call(request(body, good), secret)[0] == 202
     assert call(request(body, {"X-API-Key": TOKEN}), secret)[0] == 401
     assert call(request(body + " ", good), secret)[0] == 401
+
+
+SIGNING = "whsec_abc"
+SIGNED = IngressSecret(TOKEN, signing_secret=SIGNING)
+
+
+def signed(body: str) -> dict[str, Any]:
+    return request(body, {"X-API-Key": TOKEN, "X-Talonic-Signature": signature_of(body.encode(), SIGNING)})
+
+
+@pytest.mark.parametrize(
+    ("delivered_at", "status"),
+    [
+        ("2026-12-04T12:00:00.000Z", 202),  # a second ago
+        ("2026-12-04T11:55:01.000Z", 202),  # exactly the tolerance ago (300 s)
+        ("2026-12-04T11:55:00.000Z", 401),  # one second more
+        ("2026-12-04T12:05:01.000Z", 202),  # a sender's clock a little ahead
+        ("2026-12-04T12:06:00.000Z", 401),  # too far in the future
+        ("2026-12-04T13:00:00+01:00", 202),  # the same instant as the first, with an offset
+        ("2026-12-03T12:00:00.000Z", 401),  # yesterday's delivery, replayed
+        ("yesterday", 401),
+        (None, 401),  # no stamp: a signed delivery must say when it was sent
+    ],
+)
+def test_a_signed_delivery_must_be_fresh(delivered_at, status):
+    # given a validly signed delivery stamped `delivered_at`, arriving at NOW
+    status_seen, body, events = call(signed(signal(delivered_at=delivered_at)), SIGNED)
+    # then only a delivery within 5 minutes of now is accepted; a stale one is refused and puts nothing
+    assert status_seen == status
+    if status == 401:
+        assert body == {"error": "unauthorized", "message": "stale delivery"}
+        assert events.entries == []
+
+
+def test_the_tolerance_is_configurable_and_honest_retries_pass():
+    # given a delivery signed and stamped when Talonic first sent it, and its retry an hour later
+    first = signed(signal(delivered_at="2026-12-04T12:00:00.000Z", attempt=1))
+    retry = signed(signal(delivered_at="2026-12-04T13:00:00.000Z", attempt=2))
+    an_hour_later = NOW + 3600
+    # then the first, replayed an hour later, is stale; the retry (a fresh stamp) is accepted
+    assert call(first, SIGNED, now=an_hour_later)[0] == 401
+    assert call(retry, SIGNED, now=an_hour_later)[0] == 202
+    # and a tolerance of 2 hours accepts the replay
+    assert call(first, SIGNED, now=an_hour_later, max_age_seconds=7200)[0] == 202
+
+
+def test_without_a_signing_secret_the_stamp_is_not_checked():
+    # the shared token alone cannot tell a replay from a delivery: only a signature binds the stamp
+    assert call(request(signal(delivered_at=None), {"X-API-Key": TOKEN}))[0] == 202
+    assert call(request(signal(delivered_at="2020-01-01T00:00:00Z"), {"X-API-Key": TOKEN}))[0] == 202
+
+
+def test_a_stale_delivery_with_a_bad_signature_is_refused_for_the_signature():
+    body = signal(delivered_at="2026-12-03T12:00:00.000Z")
+    status, answer, _ = call(request(body, {"X-API-Key": TOKEN, "X-Talonic-Signature": "sha256=00"}), SIGNED)
+    assert (status, answer["message"]) == (401, "bad or missing X-Talonic-Signature")
 
 
 def test_only_post_is_accepted():

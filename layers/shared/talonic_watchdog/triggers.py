@@ -18,7 +18,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from talonic_watchdog.errors import ConfigurationError, WatchdogError
+from talonic_watchdog import clock
+from talonic_watchdog.errors import ConfigurationError, TalonicBadResponseError, WatchdogError
+from talonic_watchdog.models import parse_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ SIGNAL_SOURCE = "talonic"
 COMPLETED_SIGNAL = "run.dataspace.completed"
 IGNORED_SIGNALS = frozenset({"run.dataspace.failed"})  # a failed job run has no output to validate
 RUN_ID_FIELDS = ("dataspace_run_id", "run_id", "id")  # Talonic does not document the payload's field name
+# A signed delivery older (or newer) than this is refused as a replay; Talonic stamps each retry afresh.
+DEFAULT_MAX_SIGNAL_AGE_SECONDS = 300.0
 
 
 class InvalidSignalError(WatchdogError):
@@ -158,13 +162,36 @@ def signature_of(body: bytes, signing_secret: str) -> str:
     return "sha256=" + hmac.new(signing_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _delivery_age(signal: dict[str, Any], now: float) -> float | None:
+    """Seconds between the envelope's `event.delivered_at` and now (negative: from the future); None when
+    the stamp is missing or not an ISO 8601 instant."""
+    try:
+        delivered = parse_timestamp(signal.get("delivered_at"), field_name="delivered_at")
+    except TalonicBadResponseError:
+        return None
+    return None if delivered is None else now - delivered.timestamp()
+
+
 def handle_signal(
-    request: dict[str, Any], *, secret: IngressSecret, auth_header: str, events: Any, bus_name: str
+    request: dict[str, Any],
+    *,
+    secret: IngressSecret,
+    auth_header: str,
+    events: Any,
+    bus_name: str,
+    max_age_seconds: float = DEFAULT_MAX_SIGNAL_AGE_SECONDS,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """A function-URL request from Talonic's delivery system → one event on the bus, or a clear refusal.
 
     401 for missing or wrong credentials, 400 for a body that is not a signal, 202 when accepted (or when a
     signal type that needs no watch was ignored), 502 when the bus did not take the event, so Talonic retries.
+
+    With a signing secret, a delivery is also refused (401 "stale delivery") unless its `event.delivered_at`
+    is within `max_age_seconds` of `now` (default: `talonic_watchdog.clock.now()`), either way: a captured,
+    validly signed delivery cannot be replayed later. Talonic stamps each redelivery afresh (a new
+    `delivered_at` and `attempt`), so its honest retries pass; a replay within the window, or a redelivery,
+    starts no second watch (the execution name is deterministic).
     """
     method = request.get("requestContext", {}).get("http", {}).get("method", "POST")
     if method != "POST":
@@ -192,6 +219,14 @@ def handle_signal(
     payload = envelope.get("payload") if isinstance(envelope, dict) else None
     if not isinstance(signal, dict) or not isinstance(payload, dict):
         return _response(400, {"error": "bad_request", "message": 'expected {"event": {...}, "payload": {...}}'})
+    if secret.signing_secret is not None:
+        age = _delivery_age(signal, clock.now() if now is None else now)
+        if age is None or abs(age) > max_age_seconds:
+            logger.warning(
+                "signal refused: stale delivery",
+                extra={"event_id": str(signal.get("event_id"))[:80], "age_s": None if age is None else round(age)},
+            )
+            return _response(401, {"error": "unauthorized", "message": "stale delivery"})
     event_type = signal.get("event_type")
     if event_type in IGNORED_SIGNALS:
         return _response(202, {"accepted": False, "reason": f"{event_type} needs no validation"})
