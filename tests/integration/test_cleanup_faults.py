@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from talonic_watchdog.cleanup import DEFAULT_WORKERS
 from talonic_watchdog.models import ValidationRun
 from tests.integration.conftest import READ_KEY, WRITE_KEY
 from tests.integration.test_cleanup import LIVE, Cleanup, cleanup_stack
@@ -262,7 +263,8 @@ def test_a_key_revoked_mid_run_stops_at_once_and_reports_what_was_done(
     assert message["Subject"].startswith(f"[WARNING] Cleanup stopped: {refused}")
     assert int(facts["Failed"]) >= 1  # the runs whose request was refused
     refused_requests = live.emulator.count(status=401)
-    assert refused_requests <= 2 * 4  # each worker met the refusal at most once, and refreshed the secret once
+    # each worker met the refusal at most once, and refreshed the secret once
+    assert refused_requests <= 2 * DEFAULT_WORKERS
     if revoked == WRITE_KEY:
         assert int(facts["Deleted"]) >= after
     assert revoked not in json.dumps(message)

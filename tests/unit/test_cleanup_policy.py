@@ -229,7 +229,7 @@ def test_settings_default_to_a_dry_run_with_the_safe_defaults() -> None:
     settings = CleanupSettings.from_env(Env({}))
     assert settings.dry_run is True
     assert settings.policy == RetentionPolicy(90, 14, 5, ())
-    assert (settings.max_deletions, settings.max_deletion_share, settings.workers) == (100, 0.5, 4)
+    assert (settings.max_deletions, settings.max_deletion_share, settings.workers) == (100, 0.5, 24)
 
 
 def test_settings_read_the_template_variables() -> None:

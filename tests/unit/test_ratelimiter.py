@@ -73,11 +73,11 @@ def test_a_long_window_running_low_slows_down(limiter: AdaptiveRateLimiter, cloc
     # given a daily quota (reset hours away) with 5 % left
     limiter.on_success(state(clock, limit=500, remaining=25, reset_in=6 * 3600))
     assert limiter.rate == pytest.approx((4.0 + 0.25) * 0.5)
-    # while a short window running low is just the end of that second
+    # while a short window running low is just the end of that second: not halved, and its limit (10/s) is
+    # learned, so the rate goes to just under it
     clock.advance(5)
-    rate = limiter.rate
     limiter.on_success(state(clock, limit=10, remaining=1, reset_in=0.3))
-    assert limiter.rate == pytest.approx(rate + 0.25)
+    assert limiter.rate == pytest.approx(9.0)
 
 
 def test_a_wait_beyond_max_wait_is_refused_without_sleeping(
@@ -97,3 +97,18 @@ def test_the_rate_never_falls_below_its_floor(limiter: AdaptiveRateLimiter, cloc
         limiter.on_rate_limited(0.0)
         clock.advance(2)
     assert limiter.rate == LimiterSettings().min_rate
+
+
+def test_a_learned_per_second_limit_is_where_the_rate_starts(limiter: AdaptiveRateLimiter, clock: FakeClock) -> None:
+    # given a fresh limiter (4/s) and a first answer that reveals a 50/s per-second window
+    assert limiter.rate == pytest.approx(4.0)
+    # when the success is reported
+    limiter.on_success(state(clock, limit=50, remaining=49, reset_in=1))
+    # then the rate jumps to 90 % of the limit at once instead of creeping up
+    assert limiter.rate == pytest.approx(45.0)
+
+
+def test_after_a_429_a_learned_limit_only_caps_the_rate(limiter: AdaptiveRateLimiter, clock: FakeClock) -> None:
+    limiter.on_rate_limited(1.0)
+    limiter.on_success(state(clock, limit=50, remaining=49, reset_in=1))
+    assert limiter.rate < 4.0

@@ -60,7 +60,8 @@ from talonic_watchdog.runs_table import RunsTable
 logger = logging.getLogger(__name__)
 
 DAY = 86_400.0
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 24
+MAX_WORKERS = 32
 # Seconds of the Lambda's time kept back for writing the table, publishing the report and returning.
 DEFAULT_RESERVE_SECONDS = 20.0
 # A deletion is started only with at least this much time for it (beyond the reserve).
@@ -395,7 +396,7 @@ class CleanupSettings:
             dry_run=env.boolean("CLEANUP_DRY_RUN", True),
             max_deletions=env.integer("CLEANUP_MAX_DELETIONS", 100, low=0, high=100_000),
             max_deletion_share=env.number("CLEANUP_MAX_DELETION_SHARE", 0.5, low=0.0, high=1.0),
-            workers=env.integer("CLEANUP_WORKERS", DEFAULT_WORKERS, low=1, high=16),
+            workers=env.integer("CLEANUP_WORKERS", DEFAULT_WORKERS, low=1, high=MAX_WORKERS),
             reserve_seconds=env.number("CLEANUP_RESERVE_SECONDS", DEFAULT_RESERVE_SECONDS, low=1, high=600),
         )
 

@@ -11,8 +11,9 @@ headers missing on some plans). So the rate is learned:
   `low_remaining_share` of X-RateLimit-Limit). Decreases happen at most once per `cooldown_seconds`, so a
   burst of concurrent 429s counts once. The rate stays within [`min_rate`, ceiling].
 - **Ceiling from the headers.** When X-RateLimit-Limit describes a short window (its reset is at most
-  `short_window_seconds` away), the ceiling becomes `headroom` x that limit per second: the bucket then
-  runs just under the allowed rate instead of finding it by tripping it.
+  `short_window_seconds` away), the ceiling becomes `headroom` x that limit per second, and the first time it
+  is learned (before any 429) the rate jumps to it: the bucket then runs just under the allowed rate instead
+  of finding it by tripping it or creeping up to it.
 - **Holds.** A 429 holds every caller for its Retry-After (`TalonicRateLimitedError.retry_after_seconds`,
   which falls back to X-RateLimit-Reset); X-RateLimit-Remaining 0 holds until X-RateLimit-Reset.
 - **Bounded waits.** `acquire(max_wait)` never sleeps past `max_wait`: it answers False instead, so the
@@ -80,6 +81,7 @@ class AdaptiveRateLimiter:
         self._lock = threading.Lock()
         self._rate = self.settings.initial_rate
         self._ceiling = self.settings.max_rate
+        self._ceiling_known = False
         self._tokens = self.settings.burst
         self._refilled_at = now()
         self._hold_until = -math.inf
@@ -175,6 +177,11 @@ class AdaptiveRateLimiter:
             self._ceiling = max(
                 self.settings.min_rate, min(self.settings.max_rate, self.settings.headroom * state.limit)
             )
+            if not self._ceiling_known and self._rate_limited == 0:
+                # The headers name the allowed rate: start just under it instead of creeping up from the
+                # initial guess (bench/cleanup_throughput.py measured ~9 s of ramp otherwise).
+                self._rate = self._ceiling
+            self._ceiling_known = True
             self._rate = min(self._rate, self._ceiling)
         if state.remaining is not None and state.remaining <= 0 and state.reset_at is not None:
             self._hold_until = max(self._hold_until, now + max(0.0, state.reset_at - state.observed_at))

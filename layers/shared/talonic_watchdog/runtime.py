@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 import boto3
+import requests
+from requests.adapters import HTTPAdapter
 
 from talonic_watchdog import clock
 from talonic_watchdog.api_keys import SecretsManagerKeySource
@@ -21,6 +23,7 @@ from talonic_watchdog.runs_table import RunsTable
 # Seconds a handler keeps back from its Lambda deadline for writing state and returning.
 DEADLINE_RESERVE_SECONDS = 3.0
 DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+PACED_POOL_SIZE = 32  # cleanup's most workers (cleanup.MAX_WORKERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +73,16 @@ def talonic_client(settings: TalonicSettings) -> TalonicClient:
 def paced_talonic_client(settings: TalonicSettings) -> TalonicClient:
     """For batch work that paces itself (cleanup): a 429 is raised at once for its rate limiter to handle, and
     time and sleep go through `talonic_watchdog.clock`."""
+    session = requests.Session()
+    # One pooled connection per cleanup worker: requests keeps 10 per host by default, and every request beyond
+    # that would open (and drop) a connection of its own.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=PACED_POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return TalonicClient(
         settings.api_url,
         SecretsManagerKeySource(settings.key_secret),
+        session=session,
         read_timeout=settings.read_timeout_seconds,
         sleep=clock.sleep,
         now=clock.now,
