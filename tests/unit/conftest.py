@@ -2,18 +2,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from local.stack.template import load_template
 from local.talonic_emulator import FakeClock, TalonicEmulator
 from talonic_watchdog.api_keys import StaticKeySource
 from talonic_watchdog.client import TalonicClient
 from talonic_watchdog.rate_limits import Backoff
+from talonic_watchdog.runs_table import RunsTable
 
 READ_KEY = "tlnc_test_read_5f1c2a9be0d34c1f"
 WRITE_KEY = "tlnc_test_write_9d2e7c4a1b0f4e6d"
 OTHER_ORG_KEY = "tlnc_test_other_org_77aa88bb99cc"
 GOLDEN = "6f0c4c1e-0b7c-4b0e-9c57-2f6d3f0d8a11"
+REPO = Path(__file__).resolve().parents[2]
 START = 1_796_385_600.0  # 2026-12-04T12:00:00Z
 
 
@@ -65,3 +71,18 @@ def make_client(emulator: TalonicEmulator, clock: FakeClock, sleeper: RecordingS
         return TalonicClient(emulator.url, keys or StaticKeySource(key), **options)
 
     return make
+
+
+@pytest.fixture
+def table() -> Iterator[RunsTable]:
+    """The runs table, created in moto with the schema template.yaml declares."""
+    properties = load_template(REPO / "template.yaml")["Resources"]["RunsTable"]["Properties"]
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="runs",
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            KeySchema=properties["KeySchema"],
+            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
+            BillingMode=properties["BillingMode"],
+        )
+        yield RunsTable(boto3.resource("dynamodb").Table("runs"))

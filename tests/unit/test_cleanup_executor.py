@@ -12,11 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.stack.template import load_template
 from local.talonic_emulator import FakeClock, RunBehaviour, TalonicEmulator
 from local.talonic_emulator.routing import alias_for
 from talonic_watchdog.api_keys import StaticKeySource
@@ -48,21 +45,6 @@ LIVE = CleanupSettings(
     # worker count runs in the integration tests, and real time in bench/cleanup_throughput.py.
     workers=4,
 )
-
-
-@pytest.fixture
-def table():  # type: ignore[no-untyped-def]
-    """The runs table, created in moto with the schema template.yaml declares."""
-    properties = load_template(REPO / "template.yaml")["Resources"]["RunsTable"]["Properties"]
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="runs",
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-            BillingMode=properties["BillingMode"],
-        )
-        yield RunsTable(boto3.resource("dynamodb").Table("runs"))
 
 
 def add(

@@ -7,7 +7,6 @@ import pytest
 from talonic_watchdog.discovery import budget_is_low
 from talonic_watchdog.models import ValidationRun
 from talonic_watchdog.rate_limits import RateLimitState
-from tests.unit.test_watch_steps import table  # noqa: F401 - the runs table fixture, from template.yaml
 
 NOW = 1_000_000.0
 
@@ -27,7 +26,7 @@ def test_the_budget_is_low_only_while_its_window_lasts(state, low):
     assert budget_is_low(state, now=NOW, min_share=0.2) is low
 
 
-def test_known_ids_looks_up_more_than_one_batch(table):  # noqa: F811
+def test_known_ids_looks_up_more_than_one_batch(table):
     recorded = [f"run-{n:03d}" for n in range(0, 250, 2)]
     for run_id in recorded:
         table.record(ValidationRun.from_api({"id": run_id, "status": "completed"}), now=NOW, source="test")

@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local.stack.template import load_template
 from local.talonic_emulator import RunBehaviour
 from talonic_watchdog.api_keys import StaticKeySource
 from talonic_watchdog.client import TalonicClient
 from talonic_watchdog.models import ValidationRun
 from talonic_watchdog.polling import PollPolicy
 from talonic_watchdog.rate_limits import Backoff
-from talonic_watchdog.runs_table import RunsTable
 from talonic_watchdog.watch import (
     ApiUnavailableError,
     CreateRejectedError,
@@ -34,22 +30,6 @@ JOB = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 SETTINGS = WatchSettings(deadline_minutes=60)
 POLICY = PollPolicy()
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def table():  # type: ignore[no-untyped-def]
-    """The runs table, created in moto with the schema template.yaml declares."""
-    properties = load_template(REPO / "template.yaml")["Resources"]["RunsTable"]["Properties"]
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(
-            TableName="runs",
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-            GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-            BillingMode=properties["BillingMode"],
-        )
-        yield RunsTable(boto3.resource("dynamodb").Table("runs"))
 
 
 def client_for(emulator, clock, sleeper, key: str) -> TalonicClient:  # type: ignore[no-untyped-def]

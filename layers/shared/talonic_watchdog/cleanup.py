@@ -819,17 +819,7 @@ def publish_report(sns: Any, topic_arn: str, report: CleanupReport) -> str | Non
 
 
 def _audit(message: str, line: RunLine, level: int = logging.INFO) -> None:
-    extra: dict[str, Any] = {
-        "run_id": line.run_id,
-        "golden_sample_id": line.golden_sample_id,
-        "age_days": line.age_days,
-        "reason": line.reason,
-    }
-    if line.error:
-        extra["error"] = line.error
-    if line.note:
-        extra["note"] = line.note
-    logger.log(level, message, extra=extra)
+    logger.log(level, message, extra=line.to_dict())
 
 
 def run_cleanup(
