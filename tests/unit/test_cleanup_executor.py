@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from talonic_watchdog.rate_limits import Backoff
 from talonic_watchdog.runs_table import RunsTable
 from tests.unit.conftest import GOLDEN, READ_KEY, WRITE_KEY, RecordingSleep
 
-REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400.0
 OTHER = "2b5e8c1d-3f4a-4b6c-9d7e-8f9a0b1c2d3e"
 RUN_PATH = r"/v1/validation/runs/[^/]+$"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +28,6 @@ from tests.unit.conftest import GOLDEN, READ_KEY, WRITE_KEY
 JOB = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
 SETTINGS = WatchSettings(deadline_minutes=60)
 POLICY = PollPolicy()
-REPO = Path(__file__).resolve().parents[2]
 
 
 def client_for(emulator, clock, sleeper, key: str) -> TalonicClient:  # type: ignore[no-untyped-def]
