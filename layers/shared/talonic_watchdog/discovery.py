@@ -96,6 +96,8 @@ def sweep(
     report.seen = len(listing.runs)
     report.unreadable = listing.unreadable
     report.skipped = len(listing.unreadable)
+    if listing.unreadable:  # the report counts them; the log says which, so they can be looked up
+        logger.warning("discovery skipped unreadable runs", extra={"unreadable": listing.unreadable[:20]})
     known = table.known_ids([run.id for run in listing.runs])
     new_runs = [run for run in listing.runs if run.id not in known]
     report.new = len(new_runs)
